@@ -30,9 +30,7 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
-        values = {
-            name: env[f"SENTORI_{name.upper()}"] for name in cls.model_fields if f"SENTORI_{name.upper()}" in env
-        }
+        values = {name: env[f"SENTORI_{name.upper()}"] for name in cls.model_fields if f"SENTORI_{name.upper()}" in env}
         if not values.get("endpoint_allowlist", "").strip():
             values.pop("endpoint_allowlist", None)
         return cls.model_validate(values)

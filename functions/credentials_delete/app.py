@@ -1,0 +1,9 @@
+"""DELETE /admin/api/projects/{projectId}/push/credentials/{provider}"""
+
+from sentori_push import credentials
+from sentori_push.api import Access, Request, endpoint
+
+
+@endpoint(Access.ADMIN)
+def lambda_handler(request: Request) -> None:
+    credentials.delete_credential(request.caller.project_id, request.path["provider"])

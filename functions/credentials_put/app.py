@@ -1,0 +1,9 @@
+"""PUT /admin/api/projects/{projectId}/push/credentials"""
+
+from sentori_push import credentials
+from sentori_push.api import Access, Request, endpoint
+
+
+@endpoint(Access.ADMIN)
+def lambda_handler(request: Request) -> dict[str, object]:
+    return credentials.put_credential(request.caller.project_id, request.json())

@@ -1,0 +1,1 @@
+"""Sentori Push core: the shared layer behind every Lambda of the service."""
