@@ -23,6 +23,9 @@ class Settings(BaseModel):
     tickets_table: str = ""
     idempotency_table: str = ""
     dispatch_queue_url: str = ""
+    # The dispatch queue's redrive maxReceiveCount: on that receive a failing
+    # batch is handed to the sweep instead of the dead-letter queue.
+    dispatch_max_receives: int = 5
     kms_key_id: str = ""
     endpoint_allowlist: str = DEFAULT_ENDPOINT_ALLOWLIST
     max_body_bytes: int = 1024 * 1024

@@ -1,0 +1,9 @@
+"""GET /v1/push/receipts/{sendId}"""
+
+from sentori_push import sending
+from sentori_push.api import Access, Request, endpoint
+
+
+@endpoint(Access.ADMIN)
+def lambda_handler(request: Request) -> dict[str, object]:
+    return sending.receipt(request.caller.project_id, request.path["sendId"])
