@@ -162,3 +162,34 @@ def verify_credential(project_id: str, provider: str) -> dict[str, Any]:
     except InvalidCredential as exc:
         return {"provider": provider, "status": "malformed", "reason": exc.message}
     return {"provider": provider, "status": "ok", "reason": "the VAPID key pair decrypts and matches"}
+
+
+class WebPushCredentialCache:
+    """Decrypted VAPID credentials per project, for at most `ttl` seconds.
+
+    One warm dispatch Lambda asks KMS at most once per project per 5 minutes.
+    A missing or undecryptable credential is remembered for a shorter time, so
+    a credential PUT just now is picked up quickly.
+    """
+
+    def __init__(self, ttl: float = 300.0, failure_ttl: float = 30.0) -> None:
+        self.ttl = ttl
+        self.failure_ttl = failure_ttl
+        self._entries: dict[str, tuple[float, WebPushCredential | CredentialUnavailable]] = {}
+
+    def get(self, project_id: str) -> WebPushCredential:
+        now = clock.now()
+        entry = self._entries.get(project_id)
+        if entry is None or entry[0] <= now:
+            try:
+                value: WebPushCredential | CredentialUnavailable = load_webpush(project_id)
+                entry = (now + self.ttl, value)
+            except CredentialUnavailable as missing:
+                entry = (now + self.failure_ttl, missing)
+            self._entries[project_id] = entry
+        if isinstance(entry[1], CredentialUnavailable):
+            raise CredentialUnavailable(entry[1].outcome)
+        return entry[1]
+
+    def clear(self) -> None:
+        self._entries.clear()
