@@ -29,7 +29,7 @@ _UNREACHABLE = {"ResourceNotFoundException", "UnrecognizedClientException", "Acc
 
 @cache
 def client(service: str) -> Any:
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    return boto3.client(service, config=_CONFIG)
 
 
 def reset_clients() -> None:
