@@ -18,6 +18,8 @@ goes back on SQS, a later one into the index.
 from __future__ import annotations
 
 import random
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -49,6 +51,8 @@ WRITE_THREADS = 16
 WEBPUSH = "webpush"
 
 _credentials = WebPushCredentialCache()
+_counts: Counter[str] = Counter()
+_counts_lock = threading.Lock()
 _engine: DeliveryEngine | None = None
 
 
@@ -308,18 +312,20 @@ def _observe(a: Attempt, attempt_number: int, result: PushResult) -> None:
             "nextAttemptAt": a.ticket.next_attempt_at,
         },
     )
-    if status == "sent":
-        metrics().add_metric(name="Sent", unit=MetricUnit.Count, value=1)
-    elif status == "failed":
-        metrics().add_metric(name=f"Failed_{a.ticket.provider_outcome}", unit=MetricUnit.Count, value=1)
-        metrics().add_metric(name="Failed", unit=MetricUnit.Count, value=1)
-    else:
-        metrics().add_metric(name="Retried", unit=MetricUnit.Count, value=1)
+    names = {"sent": ["Sent"], "failed": ["Failed", f"Failed_{a.ticket.provider_outcome}"]}.get(status, ["Retried"])
     if a.revokes_token:
-        metrics().add_metric(name="Revoked", unit=MetricUnit.Count, value=1)
+        names.append("Revoked")
+    with _counts_lock:
+        _counts.update(names)
 
 
 def _flush_metrics() -> None:
+    """One EMF document per invocation, each metric a count (not one value per ticket)."""
+    with _counts_lock:
+        counts = dict(_counts)
+        _counts.clear()
+    for name, value in sorted(counts.items()):
+        metrics().add_metric(name=name, unit=MetricUnit.Count, value=value)
     if metrics().metric_set:
         metrics().flush_metrics()
 
@@ -362,7 +368,8 @@ def sweep(now: float | None = None) -> dict[str, int]:
             failed_shards += 1
             logger.error("push dispatch sweep failed", extra={"shard": shard, "cause": f"{type(exc).__name__}: {exc}"})
     if enqueued:
-        metrics().add_metric(name="Swept", unit=MetricUnit.Count, value=enqueued)
+        with _counts_lock:
+            _counts["Swept"] += enqueued
     _flush_metrics()
     return {"enqueued": enqueued, "failedShards": failed_shards}
 
