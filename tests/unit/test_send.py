@@ -416,6 +416,23 @@ def test_an_expired_idempotency_record_no_longer_binds_the_key(api, project, reg
     assert result.status == 200
 
 
+def test_a_send_whose_ticket_write_fails_frees_its_idempotency_key(api, project, register, monkeypatch):
+    device = register()
+    body = {"to": device, "body": "x", "idempotencyKey": "retry-me"}
+    real = ticket_store.put_send
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("dynamodb hiccup")
+
+    monkeypatch.setattr(ticket_store, "put_send", broken)
+    assert api("POST", SEND, key=project.admin_key, json_body=body).status == 500
+    monkeypatch.setattr(ticket_store, "put_send", real)
+    again = api("POST", SEND, key=project.admin_key, json_body=body)
+    assert again.status == 200
+    assert again.json["tickets"][0]["status"] == "queued"
+    assert queued_ids() == [again.json["tickets"][0]["id"]]
+
+
 def test_two_concurrent_identical_requests_make_one_set_of_tickets(api, project, register):
     devices = [register() for _ in range(10)]
     body = {"to": devices, "body": "x", "idempotencyKey": "race"}

@@ -60,3 +60,18 @@ def claim(project_id: str, key: str, record: IdempotencyRecord, now: float, wind
                 )
         return IdempotencyRecord(old["fingerprint"]["S"], [v["S"] for v in old.get("ticketIds", {}).get("L", [])])
     return None
+
+
+def release(project_id: str, key: str, fingerprint: str) -> None:
+    """Drop a claim whose send failed before its tickets were written, so a retry starts afresh."""
+    try:
+        with dynamodb_errors():
+            client("dynamodb").delete_item(
+                TableName=table("idempotency_table"),
+                Key={"pk": _pk(project_id, key)},
+                ConditionExpression="fingerprint = :f",
+                ExpressionAttributeValues={":f": {"S": fingerprint}},
+            )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
