@@ -41,5 +41,8 @@ test: lint cfn-lint pytest
 bench: $(VENV)/.installed
 	$(PY) bench/dispatch.py
 
+openapi: $(VENV)/.installed
+	PYTHONPATH=layers/core $(PY) -m sentori_push.openapi --write docs/openapi.json
+
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .sentori .pytest_cache .mypy_cache .ruff_cache
