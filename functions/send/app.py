@@ -6,4 +6,4 @@ from sentori_push.api import Access, Request, endpoint
 
 @endpoint(Access.ADMIN)
 def lambda_handler(request: Request) -> dict[str, object]:
-    return sending.send(request.caller.project_id, request.json())
+    return sending.send(request.caller.project_id, request.json(), request.headers.get("idempotency-key"))

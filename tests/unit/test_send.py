@@ -395,6 +395,23 @@ def test_the_same_key_with_a_different_message_is_409(api, project, register):
     assert len(scan_tickets()) == 1
 
 
+def test_the_idempotency_key_header_works_like_the_body_field(api, project, register):
+    device = register()
+    first = api(
+        "POST", SEND, key=project.admin_key, json_body={"to": device, "body": "x"}, headers={"Idempotency-Key": "h1"}
+    )
+    again = api("POST", SEND, key=project.admin_key, json_body={"to": device, "body": "x", "idempotencyKey": "h1"})
+    assert again.json["tickets"] == first.json["tickets"]
+    clash = api(
+        "POST",
+        SEND,
+        key=project.admin_key,
+        json_body={"to": device, "body": "x", "idempotencyKey": "a"},
+        headers={"Idempotency-Key": "b"},
+    )
+    assert (clash.status, clash.error_code) == (400, "invalidRequest")
+
+
 def test_idempotency_keys_are_scoped_per_project(api, project, other_project, register):
     mine, theirs = register(), register(key=other_project.public_key)
     api("POST", SEND, key=project.admin_key, json_body={"to": mine, "body": "x", "idempotencyKey": "k"})

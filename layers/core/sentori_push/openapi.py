@@ -534,8 +534,19 @@ def _operation(operation: Operation) -> dict[str, Any]:
         "x-sentori-access": operation.access.value,
         "responses": {str(operation.success): success, **_error_responses(operation)},
     }
-    if operation.path_parameters:
-        doc["parameters"] = [{"$ref": PARAMETERS + name} for name in operation.path_parameters]
+    parameters: list[dict[str, Any]] = [{"$ref": PARAMETERS + name} for name in operation.path_parameters]
+    if operation.request is sending.SendRequest:
+        parameters.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "Same as the body's idempotencyKey; when both are given they must be equal.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+            }
+        )
+    if parameters:
+        doc["parameters"] = parameters
     if operation.request is not None:
         doc["requestBody"] = {
             "required": True,

@@ -187,7 +187,16 @@ def _original_tickets(project_id: str, ids: list[str]) -> list[Ticket]:
     return [found[i] for i in ids if i in found]
 
 
-def send(project_id: str, raw: Any) -> dict[str, Any]:
+def send(project_id: str, raw: Any, idempotency_header: str | None = None) -> dict[str, Any]:
+    """`idempotency_header` is the Idempotency-Key header, an alternative to the body field."""
+    if idempotency_header is not None and isinstance(raw, dict):
+        in_body = raw.get("idempotencyKey")
+        if in_body is not None and in_body != idempotency_header:
+            raise InvalidRequest(
+                "the Idempotency-Key header and the body's idempotencyKey differ",
+                [{"field": "idempotencyKey", "problem": "differs from the Idempotency-Key header"}],
+            )
+        raw = {**raw, "idempotencyKey": idempotency_header}
     request = parse_send(raw)
     notification = notification_of(request)
     recipients = _resolve(project_id, request)
