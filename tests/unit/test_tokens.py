@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sentori_push import tokens
+from sentori_push.storage import aws as aws_store
 from sentori_push.storage import tokens as store
 from sentori_push.storage.aws import client
 
@@ -471,7 +472,7 @@ def test_get_many_retries_unprocessed_keys(aws, project, monkeypatch):
         return page  # type: ignore[no-any-return]
 
     monkeypatch.setattr(client("dynamodb"), "batch_get_item", throttled)
-    monkeypatch.setattr(store.time, "sleep", lambda _: None)
+    monkeypatch.setattr(aws_store, "_backoff", lambda attempt: None)
     assert set(store.get_many(project.project_id, ipts)) == set(ipts)
     assert len(calls) == 2
 

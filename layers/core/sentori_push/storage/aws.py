@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -64,3 +65,47 @@ def dynamodb_errors() -> Iterator[None]:
         if "Connect" in type(exc).__name__:
             raise DbNotConfigured(type(exc).__name__) from exc
         raise
+
+
+BATCH_GET_MAX = 100
+BATCH_WRITE_MAX = 25
+_BATCH_ATTEMPTS = 8
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(0.05 * 2**attempt, 1.0))
+
+
+def batch_get(table_name: str, keys: Sequence[dict[str, Any]], **options: Any) -> Iterator[dict[str, Any]]:
+    """Every item found for `keys`: BatchGetItem in chunks of 100, retrying unprocessed keys."""
+    dynamodb = client("dynamodb")
+    for start in range(0, len(keys), BATCH_GET_MAX):
+        request: dict[str, Any] = {table_name: {"Keys": list(keys[start : start + BATCH_GET_MAX]), **options}}
+        for attempt in range(_BATCH_ATTEMPTS):
+            with dynamodb_errors():
+                page = dynamodb.batch_get_item(RequestItems=request)
+            yield from page.get("Responses", {}).get(table_name, [])
+            request = page.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            _backoff(attempt)
+        else:
+            raise RuntimeError("DynamoDB left BatchGetItem keys unprocessed after retries")
+
+
+def batch_put(table_name: str, items: Sequence[dict[str, Any]]) -> None:
+    """BatchWriteItem puts in chunks of 25, retrying unprocessed items."""
+    dynamodb = client("dynamodb")
+    for start in range(0, len(items), BATCH_WRITE_MAX):
+        pending: dict[str, Any] = {
+            table_name: [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_MAX]]
+        }
+        for attempt in range(_BATCH_ATTEMPTS):
+            with dynamodb_errors():
+                answer = dynamodb.batch_write_item(RequestItems=pending)
+            pending = answer.get("UnprocessedItems") or {}
+            if not pending:
+                break
+            _backoff(attempt)
+        else:
+            raise RuntimeError("DynamoDB left BatchWriteItem items unprocessed after retries")

@@ -13,7 +13,6 @@ Key design:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,12 +20,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sentori_push.message import Notification
-from sentori_push.storage.aws import client, dynamodb_errors, error_code, table
+from sentori_push.storage.aws import batch_get, batch_put, client, dynamodb_errors, error_code, table
 from sentori_push.tickets import Ticket, expires_at, sweep_shard
 
 DUE_INDEX = "DueIndex"
-_BATCH_WRITE = 25
-_BATCH_GET = 100
 
 
 def _ms(value: float) -> dict[str, str]:
@@ -94,26 +91,6 @@ def message_item(
     }
 
 
-def _batch_write(items: Sequence[dict[str, Any]]) -> int:
-    """BatchWriteItem in chunks of 25, retrying unprocessed items. Returns calls made."""
-    name = table("tickets_table")
-    calls = 0
-    dynamodb = client("dynamodb")
-    for start in range(0, len(items), _BATCH_WRITE):
-        pending: dict[str, Any] = {name: [{"PutRequest": {"Item": i}} for i in items[start : start + _BATCH_WRITE]]}
-        for attempt in range(8):
-            with dynamodb_errors():
-                answer = dynamodb.batch_write_item(RequestItems=pending)
-            calls += 1
-            pending = answer.get("UnprocessedItems") or {}
-            if not pending:
-                break
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        else:
-            raise RuntimeError("DynamoDB left ticket writes unprocessed after 8 attempts")
-    return calls
-
-
 def put_send(
     project_id: str,
     message_id: str,
@@ -125,31 +102,17 @@ def put_send(
     """Write the message and its tickets (batched)."""
     items = [message_item(message_id, project_id, notification, created_at, start_at)]
     items.extend(ticket_item(t) for t in tickets)
-    _batch_write(items)
+    batch_put(table("tickets_table"), items)
 
 
 def put_tickets(tickets: Sequence[Ticket]) -> None:
-    _batch_write([ticket_item(t) for t in tickets])
+    batch_put(table("tickets_table"), [ticket_item(t) for t in tickets])
 
 
 def get_many(ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Raw items by id (tickets or messages), BatchGetItem in chunks of 100."""
-    name = table("tickets_table")
-    wanted = list(dict.fromkeys(ids))
-    found: dict[str, dict[str, Any]] = {}
-    dynamodb = client("dynamodb")
-    for start in range(0, len(wanted), _BATCH_GET):
-        keys: dict[str, Any] = {name: {"Keys": [{"id": {"S": i}} for i in wanted[start : start + _BATCH_GET]]}}
-        for attempt in range(8):
-            with dynamodb_errors():
-                answer = dynamodb.batch_get_item(RequestItems=keys)
-            for item in answer.get("Responses", {}).get(name, []):
-                found[item["id"]["S"]] = item
-            keys = answer.get("UnprocessedKeys") or {}
-            if not keys:
-                break
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-    return found
+    """Raw items by id (tickets or messages)."""
+    keys = [{"id": {"S": i}} for i in dict.fromkeys(ids)]
+    return {item["id"]["S"]: item for item in batch_get(table("tickets_table"), keys)}
 
 
 def get_tickets(project_id: str, ids: Iterable[str]) -> dict[str, Ticket]:

@@ -37,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,12 +44,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sentori_push import clock
-from sentori_push.storage.aws import client, dynamodb_errors, error_code, table
+from sentori_push.storage.aws import BATCH_GET_MAX, batch_get, client, dynamodb_errors, error_code, table
 
 REVOKE_AFTER = 3  # consecutive permanent failures
-BATCH_GET_MAX = 100
 LINK_INDEX = "ByLink"
-_BATCH_RETRIES = 8
 _N0 = {"N": "0"}
 _N1 = {"N": "1"}
 _LAST = {"N": str(REVOKE_AFTER - 1)}
@@ -291,27 +288,11 @@ def _is_active(project_id: str, ipt: str) -> bool:
 
 def get_many(project_id: str, ipts: Sequence[str]) -> dict[str, TokenRecord]:
     """Tokens by handle, revoked ones included; unknown or another project's handles are absent."""
-    wanted = list(dict.fromkeys(ipts))
-    found: dict[str, TokenRecord] = {}
-    name = table("tokens_table")
-    for start in range(0, len(wanted), BATCH_GET_MAX):
-        keys = [token_key(project_id, ipt) for ipt in wanted[start : start + BATCH_GET_MAX]]
-        request: dict[str, Any] = {
-            name: {"Keys": keys, "ProjectionExpression": _PROJECTION, "ExpressionAttributeNames": _PROJECTION_NAMES}
-        }
-        for attempt in range(_BATCH_RETRIES):
-            with dynamodb_errors():
-                page = client("dynamodb").batch_get_item(RequestItems=request)
-            for item in page.get("Responses", {}).get(name, []):
-                record = _record(item)
-                found[record.ipt] = record
-            request = page.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        else:
-            raise RuntimeError("BatchGetItem left keys unprocessed after retries")
-    return found
+    keys = [token_key(project_id, ipt) for ipt in dict.fromkeys(ipts)]
+    items = batch_get(
+        table("tokens_table"), keys, ProjectionExpression=_PROJECTION, ExpressionAttributeNames=_PROJECTION_NAMES
+    )
+    return {record.ipt: record for record in map(_record, items)}
 
 
 def active_for_link(project_id: str, link_hash: str, limit: int) -> list[TokenRecord]:
