@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from local.pollers import sqs_record
 from sentori_push import clock, credentials, dispatch
 from sentori_push.delivery import DeliveryEngine
 from sentori_push.endpoint_guard import EndpointPolicy
@@ -22,6 +21,7 @@ from sentori_push.storage import tickets as ticket_store
 from sentori_push.storage import tokens as token_store
 from sentori_push.storage.aws import client, reset_clients
 from sentori_push.vapid import b64url_encode, generate_keypair
+from tests.support.dispatch_world import allow_origins, drain, receive_all, store_vapid
 from tests.support.push_sink import REDIRECT_TARGET, PushSink
 
 SEND = "/v1/push/send"
@@ -36,19 +36,8 @@ def sink() -> Iterator[PushSink]:
 @pytest.fixture
 def stack(aws, api, project, sink, monkeypatch):
     """The dev-like world: the sink's exact origin allow-listed, a VAPID credential stored."""
-    monkeypatch.setenv("SENTORI_ENDPOINT_ALLOWLIST", f"fcm.googleapis.com,{sink.origin}")
-    reset_clients()
-    dispatch.reset()
-    keys = generate_keypair()
-    credentials.put_credential(
-        project.project_id,
-        {
-            "provider": "webpush",
-            "config": {"vapidPublic": keys.public_key, "contact": "mailto:ops@example.com"},
-            "secret": {"vapidPrivate": keys.private_key},
-        },
-    )
-    yield keys
+    allow_origins(monkeypatch, [sink.origin])
+    yield store_vapid(project.project_id)
     dispatch.reset()
 
 
@@ -71,29 +60,6 @@ def send(api, project, to: Any, **extra: Any) -> list[dict[str, Any]]:
     result = api("POST", SEND, key=project.admin_key, json_body={"to": to, "title": "t", "body": "b", **extra})
     assert result.status == 200, result.text
     return list(result.json["tickets"])
-
-
-def receive_all(visibility: int = 0) -> list[dict[str, Any]]:
-    url = settings().dispatch_queue_url
-    arn = client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    out: list[dict[str, Any]] = []
-    while True:
-        got = (
-            client("sqs")
-            .receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility or 30, AttributeNames=["All"]
-            )
-            .get("Messages", [])
-        )
-        if not got:
-            return out
-        out.extend(sqs_record(m, queue_arn=arn) for m in got)
-
-
-def drain() -> dict[str, Any]:
-    """Feed every queued SQS message to the dispatch handler, as the event source would."""
-    records = receive_all()
-    return dispatch.handle({"Records": records}) if records else {"batchItemFailures": []}
 
 
 def receipt(api, project, ticket_id: str) -> dict[str, Any]:
@@ -325,6 +291,38 @@ def test_a_waiting_retry_whose_ttl_has_passed_ends_expired_without_a_request(api
     drain()
     assert receipt(api, project, ticket["id"])["providerOutcome"] == "Expired"
     assert len(sink.hits("/push/500")) == 1
+
+
+def test_a_retry_carries_only_the_remaining_ttl(api, project, stack, sink, monkeypatch):
+    device = register(api, project, sink.url("/push/503/ttl"))
+    (ticket,) = send(api, project, device, options={"ttl": 600})
+    drain()
+    later = time.time() + 400
+    monkeypatch.setattr(clock, "now", lambda: later)
+    receive_all()
+    dispatch_queue.enqueue([dispatch_queue.DispatchBatch(project.project_id, [ticket["id"]])])
+    drain()
+    first, second = sink.hits("/push/503/ttl")
+    assert first.headers["ttl"] == "600"
+    assert 195 <= int(second.headers["ttl"]) <= 200
+
+
+def test_a_first_attempt_after_the_ttl_has_passed_ends_expired(api, project, stack, sink, monkeypatch):
+    device = register(api, project, sink.url("/push/201/late"))
+    (ticket,) = send(api, project, device, options={"ttl": 60})
+    later = time.time() + 3600
+    monkeypatch.setattr(clock, "now", lambda: later)
+    drain()
+    assert receipt(api, project, ticket["id"])["providerOutcome"] == "Expired"
+    assert sink.hits("/push/201/late") == []
+
+
+def test_a_zero_ttl_message_is_still_delivered_on_the_fast_path(api, project, stack, sink):
+    device = register(api, project, sink.url("/push/201/now"))
+    (ticket,) = send(api, project, device, options={"ttl": 0})
+    drain()
+    assert receipt(api, project, ticket["id"])["status"] == "sent"
+    assert sink.hits("/push/201/now")[0].headers["ttl"] == "0"
 
 
 # --- service-side outcomes ------------------------------------------------------------

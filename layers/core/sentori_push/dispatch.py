@@ -17,6 +17,7 @@ goes back on SQS, a later one into the index.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections import Counter
@@ -47,6 +48,9 @@ JITTER = 0.2
 RETRY_AFTER_CAP = 43200.0
 SQS_MAX_DELAY = float(dispatch_queue.MAX_DELAY_SECONDS)
 SWEEP_LIMIT_PER_SHARD = 5000
+# A first attempt this late after its TTL (an SQS outage, a sweep) is not sent; the grace
+# keeps `ttl: 0` messages deliverable on the fast path, where they go with TTL 0.
+EXPIRY_GRACE = 60.0
 WRITE_THREADS = 16
 WEBPUSH = "webpush"
 
@@ -227,19 +231,19 @@ def _prepare(attempts: list[Attempt]) -> None:
             _end(a, "ProviderNotSupported", f"this service delivers webpush only, not {a.token.provider}")
         elif a.message is None:
             _end(a, "Expired", "the message is no longer stored")
-        elif a.ticket.retry_count > 0 and now > a.message.start_at + a.message.notification.ttl:
-            _end(a, "Expired", "the message TTL elapsed before this retry could run")
+        elif now > a.message.start_at + a.message.notification.ttl + EXPIRY_GRACE:
+            _end(a, "Expired", "the message TTL elapsed before this attempt could run")
         else:
             try:
                 credential = _credentials.get(a.ticket.project_id)
             except CredentialUnavailable as missing:
                 _end(a, missing.outcome, "no usable webpush credential for this project")
                 continue
-            a.request = _push_request(a, credential)
+            a.request = _push_request(a, credential, now)
             a.origin_host = urlsplit(a.token.endpoint).hostname
 
 
-def _push_request(a: Attempt, credential: Any) -> PushRequest:
+def _push_request(a: Attempt, credential: Any, now: float) -> PushRequest:
     assert a.token is not None and a.message is not None
     note = a.message.notification
     return PushRequest(
@@ -248,7 +252,8 @@ def _push_request(a: Attempt, credential: Any) -> PushRequest:
         p256dh=a.token.p256dh or "",
         auth=a.token.auth or "",
         payload=note.plaintext(a.ticket.id),
-        ttl=note.ttl,
+        # What is left of the message's TTL: a retry must not extend its life at the push service.
+        ttl=max(0, math.ceil(a.message.start_at + note.ttl - now)),
         urgency=note.urgency,
         topic=topic_header(note.collapse_key) if note.collapse_key else None,
         vapid=VapidCredential(credential.public_key, credential.private_key, credential.contact),
@@ -309,7 +314,7 @@ def _observe(a: Attempt, attempt_number: int, result: PushResult) -> None:
             "outcome": a.ticket.provider_outcome,
             "httpStatus": result.status,
             "pushHost": a.origin_host,
-            "nextAttemptAt": a.ticket.next_attempt_at,
+            "nextAttemptAt": a.ticket.next_attempt_at if status == "queued" else None,
         },
     )
     names = {"sent": ["Sent"], "failed": ["Failed", f"Failed_{a.ticket.provider_outcome}"]}.get(status, ["Retried"])
