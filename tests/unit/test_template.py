@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,62 @@ def test_routes_are_unique_and_match_the_contract_prefixes():
 def test_functions_live_under_functions_dir():
     for fn in FUNCTIONS:
         assert fn.code_dir.parent == Path(ROOT / "functions")
+
+
+def _dispatch() -> tuple[dict[str, Any], dict[str, Any]]:
+    fn = TEMPLATE.resources["DispatchFunction"]["Properties"]
+    queue = TEMPLATE.resources["DispatchQueue"]["Properties"]
+    return fn, queue
+
+
+def test_the_dispatch_queue_hides_a_batch_for_six_function_timeouts():
+    fn, queue = _dispatch()
+    assert queue["VisibilityTimeout"] >= 6 * fn["Timeout"]
+
+
+def test_the_dispatch_lease_is_shorter_than_the_visibility_timeout_and_longer_than_a_run():
+    from sentori_push import dispatch
+
+    fn, queue = _dispatch()
+    assert fn["Timeout"] < dispatch.LEASE_SECONDS < queue["VisibilityTimeout"]
+
+
+def test_the_dispatcher_knows_the_receive_count_at_which_the_dlq_takes_over():
+    fn, queue = _dispatch()
+    assert (
+        int(fn["Environment"]["Variables"]["SENTORI_DISPATCH_MAX_RECEIVES"])
+        == queue["RedrivePolicy"]["maxReceiveCount"]
+    )
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DispatchDeadLetterQueue", "Arn"]}
+
+
+def test_the_dispatch_function_reports_partial_batch_failures_and_sweeps_every_minute():
+    fn, _ = _dispatch()
+    events = {e["Type"]: e["Properties"] for e in fn["Events"].values()}
+    assert events["SQS"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert events["SQS"]["BatchSize"] * 100 <= 1000  # ≤ 100 ticket ids per message
+    assert rate_seconds(events["Schedule"]["Schedule"]) == 60
+
+
+def test_an_alarm_watches_the_dead_letter_queue():
+    alarms = TEMPLATE.of_type("AWS::CloudWatch::Alarm").values()
+    watched = [a["Properties"]["Dimensions"][0]["Value"] for a in alarms if a["Properties"]["Namespace"] == "AWS/SQS"]
+    assert {"Fn::GetAtt": ["DispatchDeadLetterQueue", "QueueName"]} in watched
+
+
+def test_the_tickets_table_has_the_sparse_due_index_and_a_ttl():
+    props = TEMPLATE.resources["TicketsTable"]["Properties"]
+    (index,) = props["GlobalSecondaryIndexes"]
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["dueShard", "dueAt"]
+    assert index["Projection"]["ProjectionType"] == "KEYS_ONLY"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+
+
+def test_api_functions_cannot_read_the_credential_secret_key_unless_they_need_it():
+    """Least privilege: only credential PUT may encrypt, only verify and dispatch may decrypt."""
+    for name, res in TEMPLATE.of_type("AWS::Serverless::Function").items():
+        kinds = {next(iter(p)) for p in res["Properties"].get("Policies", []) if isinstance(p, dict)}
+        if "KMSDecryptPolicy" in kinds:
+            assert name in {"CredentialsVerifyFunction", "DispatchFunction"}, name
+        if "KMSEncryptPolicy" in kinds:
+            assert name == "CredentialsPutFunction", name
