@@ -54,6 +54,7 @@ def _set_up(sink_origin: str) -> str:
     for fn in template.functions():
         os.environ.update(provisioned.environment_for(fn))
     os.environ["SENTORI_ENDPOINT_ALLOWLIST"] = sink_origin
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # one log line per push would drown the figures
 
     from sentori_push import credentials, dispatch, projects
     from sentori_push.storage.aws import reset_clients
