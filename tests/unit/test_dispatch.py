@@ -606,3 +606,22 @@ def test_retry_delays_follow_the_schedule_within_20_percent():
         assert dispatch.retry_delay(attempt, None, rng=lambda: 1.0) == pytest.approx(base * 1.2)
     assert dispatch.retry_delay(2, 42.0) == 42.0
     assert dispatch.retry_delay(1, 10**9) == 43200
+
+
+def test_a_retry_sqs_refuses_goes_to_the_sweep_index_in_the_same_write(api, project, stack, sink, monkeypatch):
+    device = register(api, project, sink.url("/push/503/outage"))
+    (ticket,) = send(api, project, device)
+    records = receive_all()
+    real = dispatch_queue.enqueue
+    monkeypatch.setattr(dispatch_queue, "enqueue", lambda batches: (_ for _ in ()).throw(ConnectionError("down")))
+    writes: list[str] = []
+    client("dynamodb").meta.events.register(
+        "before-parameter-build.dynamodb.UpdateItem", lambda **kw: writes.append(kw["params"]["UpdateExpression"])
+    )
+    assert dispatch.handle({"Records": records}) == {"batchItemFailures": []}
+    assert len(writes) == 2  # the claim, then one reschedule that also indexes the ticket
+    item = stored_ticket(ticket["id"])
+    assert item["status"]["S"] == "queued" and "leaseUntil" not in item
+    assert int(item["dueAt"]["N"]) == int(item["nextAttemptAt"]["N"])
+    monkeypatch.setattr(dispatch_queue, "enqueue", real)
+    assert dispatch.sweep(int(item["dueAt"]["N"]) / 1000 + 1)["enqueued"] == 1

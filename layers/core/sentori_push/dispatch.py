@@ -21,7 +21,7 @@ import math
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -190,12 +190,9 @@ def deliver_tickets(wanted: Sequence[tuple[str, bool]]) -> BatchReport:
     for attempt, result in zip(sending, results, strict=True):
         attempt.result = result
 
-    retries: list[Attempt] = []
-
     def settle(attempt: Attempt) -> None:
         try:
-            if _settle(attempt, clock.now()):
-                retries.append(attempt)
+            _settle(attempt, clock.now())
         except Exception as exc:
             logger.warning(
                 "recording outcome failed", extra={"ticketId": attempt.ticket.id, "cause": type(exc).__name__}
@@ -203,7 +200,8 @@ def deliver_tickets(wanted: Sequence[tuple[str, bool]]) -> BatchReport:
             report.errored_tickets.add(attempt.ticket.id)
 
     _parallel(settle, attempts)
-    _enqueue_retries(retries)
+    retries = [a for a in attempts if a.ticket.status == "queued" and a.ticket.id not in report.errored_tickets]
+    _reschedule_retries(retries, report)
     report.delivered = sum(1 for a in attempts if a.ticket.status == "sent")
     return report
 
@@ -264,13 +262,12 @@ def _end(a: Attempt, outcome: str, error: str) -> None:
     a.result = PushResult(a.ticket.id, "failed", outcome, None, None, False, error)
 
 
-def _settle(a: Attempt, now: float) -> bool:
-    """Write the attempt's outcome under the lease; True when the ticket waits in SQS for a retry."""
+def _settle(a: Attempt, now: float) -> None:
+    """Decide the attempt's outcome; write it unless it is a retry (see `_reschedule_retries`)."""
     result = a.result
     assert result is not None
     attempt_number = a.ticket.retry_count + 1
     ticket = replace(a.ticket, provider_outcome=result.outcome, error=result.error)
-    via_sqs = False
     if result.disposition == "sent":
         ticket = replace(ticket, status="sent", sent_at=now, error=None)
         ticket_store.finish(ticket, lease_until=a.lease_until)
@@ -288,9 +285,8 @@ def _settle(a: Attempt, now: float) -> bool:
             )
             ticket_store.finish(ticket, lease_until=a.lease_until)
         else:
-            via_sqs = delay <= SQS_MAX_DELAY
-            ticket = replace(ticket, retry_count=attempt_number, next_attempt_at=now + delay)
-            ticket_store.reschedule(ticket, lease_until=a.lease_until, via_index=not via_sqs)
+            a.ticket = replace(ticket, retry_count=attempt_number, next_attempt_at=now + delay)
+            return
     else:
         ticket = replace(ticket, status="failed")
         ticket_store.finish(ticket, lease_until=a.lease_until)
@@ -298,7 +294,6 @@ def _settle(a: Attempt, now: float) -> bool:
             a.revokes_token = token_store.record_outcome(ticket.project_id, ticket.to, permanent_failure=True)
     a.ticket = ticket
     _observe(a, attempt_number, result)
-    return via_sqs
 
 
 def _observe(a: Attempt, attempt_number: int, result: PushResult) -> None:
@@ -335,23 +330,46 @@ def _flush_metrics() -> None:
         metrics().flush_metrics()
 
 
-def _enqueue_retries(retries: Iterable[Attempt]) -> None:
-    groups: dict[tuple[str, int], list[str]] = {}
+def _reschedule_retries(retries: Sequence[Attempt], report: BatchReport) -> None:
+    """Put retries due within 15 minutes on SQS, then record every retry under its lease.
+
+    The message goes out before the write: if SQS refuses, the same write puts
+    the ticket in the due index instead; if the write fails, the ticket keeps
+    its lease and the original record, reported failed, brings it back.
+    """
     now = clock.now()
+    groups: dict[tuple[str, int], list[Attempt]] = {}
     for a in retries:
         assert a.ticket.next_attempt_at is not None
-        delay = max(0, min(int(a.ticket.next_attempt_at - now + 0.999), dispatch_queue.MAX_DELAY_SECONDS))
-        groups.setdefault((a.ticket.project_id, delay), []).append(a.ticket.id)
-    batches = [b for (project_id, delay), ids in groups.items() for b in dispatch_queue.batches(project_id, ids, delay)]
-    if not batches:
-        return
-    try:
-        refused = dispatch_queue.enqueue(batches)
-    except Exception as exc:
-        logger.warning("retry enqueue failed; tickets handed to the sweep", extra={"cause": type(exc).__name__})
-        refused = batches
-    for batch in refused:
-        ticket_store.mark_due(batch.ticket_ids, now + batch.delay_seconds)
+        delay = a.ticket.next_attempt_at - now
+        if delay <= SQS_MAX_DELAY:
+            groups.setdefault((a.ticket.project_id, max(0, math.ceil(delay))), []).append(a)
+    on_sqs: set[str] = set()
+    batches = [
+        b
+        for (project_id, delay), group in groups.items()
+        for b in dispatch_queue.batches(project_id, [a.ticket.id for a in group], delay)
+    ]
+    if batches:
+        try:
+            refused = dispatch_queue.enqueue(batches)
+        except Exception as exc:
+            logger.warning("retry enqueue failed; tickets handed to the sweep", extra={"cause": type(exc).__name__})
+            refused = batches
+        refused_ids = {i for b in refused for i in b.ticket_ids}
+        on_sqs = {i for b in batches for i in b.ticket_ids} - refused_ids
+
+    def write(a: Attempt) -> None:
+        try:
+            ticket_store.reschedule(a.ticket, lease_until=a.lease_until, via_index=a.ticket.id not in on_sqs)
+        except Exception as exc:
+            logger.warning("recording retry failed", extra={"ticketId": a.ticket.id, "cause": type(exc).__name__})
+            report.errored_tickets.add(a.ticket.id)
+            return
+        assert a.result is not None
+        _observe(a, a.ticket.retry_count, a.result)
+
+    _parallel(write, retries)
 
 
 # --- sweep ------------------------------------------------------------------------------------
