@@ -93,7 +93,31 @@ def failed_message_ids(response: Any, batch_ids: list[str]) -> set[str]:
     return failed
 
 
-class SqsFeeder:
+class _Background:
+    """A daemon thread running `_run` until asked to stop, like an event source."""
+
+    def __init__(self, name: str) -> None:
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    def join(self, timeout: float = 10) -> None:
+        self._thread.join(timeout)
+
+    def stop(self, timeout: float = 10) -> None:
+        self.request_stop()
+        self.join(timeout)
+
+
+class SqsFeeder(_Background):
     """Long-polls one queue and invokes one function with batches, until stopped."""
 
     def __init__(
@@ -115,21 +139,7 @@ class SqsFeeder:
         self.batch_size = max(1, batch_size)
         self.batching_window_s = batching_window_s
         self.wait_seconds = wait_seconds
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
-
-    def join(self, timeout: float = 10) -> None:
-        self._thread.join(timeout)
-
-    def stop(self, timeout: float = 10) -> None:
-        self.request_stop()
-        self.join(timeout)
+        super().__init__(name)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -210,7 +220,7 @@ def schedule_input(value: Any) -> dict[str, Any] | None:
     return dict(value)
 
 
-class ScheduleTimer:
+class ScheduleTimer(_Background):
     """Invokes one function every `period_s` seconds with a scheduled event, until stopped."""
 
     def __init__(
@@ -227,21 +237,7 @@ class ScheduleTimer:
         self.rule_arn = rule_arn
         self.input = schedule_input(input)
         self.fired = 0
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
-
-    def join(self, timeout: float = 10) -> None:
-        self._thread.join(timeout)
-
-    def stop(self, timeout: float = 10) -> None:
-        self.request_stop()
-        self.join(timeout)
+        super().__init__(name)
 
     def _run(self) -> None:
         while not self._stopping.wait(self.period_s):

@@ -17,6 +17,7 @@ from local.runtime import load_handler
 from local.template import FunctionSpec, load_template
 from sentori_push import projects
 from sentori_push.storage.aws import reset_clients
+from tests.support.webpush_testing import WebPushTestingServer
 
 TEMPLATE = load_template()
 
@@ -94,6 +95,13 @@ class Api:
         handler = load_handler(self.specs[match.target.function])
         result = handler(build_http_event(request, match), None)
         return ApiResult(result["statusCode"], result.get("headers", {}), result.get("body", ""))
+
+
+@pytest.fixture(scope="session")
+def wpt() -> Iterator[WebPushTestingServer]:
+    """web-push-testing, the independent Web Push peer, on 127.0.0.1 (npm ci installs it)."""
+    with WebPushTestingServer() as running:
+        yield running
 
 
 @pytest.fixture

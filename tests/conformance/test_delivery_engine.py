@@ -14,19 +14,11 @@ import pytest
 
 from sentori_push.delivery import DeliveryEngine, PushRequest, PushResult, VapidCredential
 from sentori_push.vapid import generate_keypair
-from tests.support.webpush_testing import WebPushTestingServer, node_path
+from tests.support.webpush_testing import WebPushTestingServer
 
 pytestmark = pytest.mark.conformance
 
 LARGEST_PLAINTEXT = 3993  # 4096 − 86-byte aes128gcm header − 16-byte tag − 1 delimiter byte
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[WebPushTestingServer]:
-    if node_path() is None:
-        pytest.skip("node is not installed: web-push-testing needs Node ≥ 20")
-    with WebPushTestingServer() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +46,7 @@ def push(key: str, subscription: dict[str, Any], payload: bytes, vapid: VapidCre
     )
 
 
-def test_payloads_arrive_decrypted_byte_for_byte(server: WebPushTestingServer, engine: DeliveryEngine) -> None:
+def test_payloads_arrive_decrypted_byte_for_byte(wpt: WebPushTestingServer, engine: DeliveryEngine) -> None:
     vapid = credential()
     payloads = {
         "ascii-json": json.dumps({"title": "Hi", "body": "there", "data": {"_sentori": {"msgId": "send_1"}}}).encode(),
@@ -62,33 +54,33 @@ def test_payloads_arrive_decrypted_byte_for_byte(server: WebPushTestingServer, e
         "largest": ("é" * 1996 + "x").encode(),
     }
     assert len(payloads["largest"]) == LARGEST_PLAINTEXT
-    subscriptions = {name: server.subscribe(vapid.public_key) for name in payloads}
+    subscriptions = {name: wpt.subscribe(vapid.public_key) for name in payloads}
 
     results = engine.deliver_sync([push(name, subscriptions[name], body, vapid) for name, body in payloads.items()])
 
     assert [(r.key, r.disposition, r.outcome) for r in results] == [(n, "sent", "WP_201") for n in payloads]
     for name, body in payloads.items():
-        received = server.notifications(subscriptions[name]["clientHash"])
+        received = wpt.notifications(subscriptions[name]["clientHash"])
         assert [m.encode("utf-8") for m in received] == [body], name
 
 
 def test_many_messages_to_one_origin_all_arrive_with_one_reused_jwt(
-    server: WebPushTestingServer, engine: DeliveryEngine
+    wpt: WebPushTestingServer, engine: DeliveryEngine
 ) -> None:
     vapid = credential()
-    subscriptions = [server.subscribe(vapid.public_key) for _ in range(20)]
+    subscriptions = [wpt.subscribe(vapid.public_key) for _ in range(20)]
 
     results = engine.deliver_sync(
         [push(f"m{i}", s, f"message {i}".encode(), vapid) for i, s in enumerate(subscriptions)]
     )
 
     assert {r.outcome for r in results} == {"WP_201"}
-    assert [server.notifications(s["clientHash"]) for s in subscriptions] == [[f"message {i}"] for i in range(20)]
+    assert [wpt.notifications(s["clientHash"]) for s in subscriptions] == [[f"message {i}"] for i in range(20)]
 
 
-def test_push_signed_with_another_vapid_key_is_rejected(server: WebPushTestingServer, engine: DeliveryEngine) -> None:
+def test_push_signed_with_another_vapid_key_is_rejected(wpt: WebPushTestingServer, engine: DeliveryEngine) -> None:
     key_a, key_b = credential(), credential()
-    subscription = server.subscribe(key_a.public_key)
+    subscription = wpt.subscribe(key_a.public_key)
 
     [result] = engine.deliver_sync([push("wrong-key", subscription, b"must not arrive", key_b)])
 
@@ -96,15 +88,13 @@ def test_push_signed_with_another_vapid_key_is_rejected(server: WebPushTestingSe
     assert result.status == 400  # web-push-testing answers 400 for every refusal
     assert result.outcome == "WP_400"
     assert not result.revokes
-    assert server.notifications(subscription["clientHash"]) == []
+    assert wpt.notifications(subscription["clientHash"]) == []
 
 
-def test_expired_subscription_answers_410_gone_and_revokes(
-    server: WebPushTestingServer, engine: DeliveryEngine
-) -> None:
+def test_expired_subscription_answers_410_gone_and_revokes(wpt: WebPushTestingServer, engine: DeliveryEngine) -> None:
     vapid = credential()
-    subscription = server.subscribe(vapid.public_key)
-    server.expire(subscription["clientHash"])
+    subscription = wpt.subscribe(vapid.public_key)
+    wpt.expire(subscription["clientHash"])
 
     [result] = engine.deliver_sync([push("expired", subscription, b"too late", vapid)])
 
@@ -112,9 +102,9 @@ def test_expired_subscription_answers_410_gone_and_revokes(
     assert subscription["clientHash"] not in (result.error or "")
 
 
-def test_async_deliver_works_on_the_callers_event_loop(server: WebPushTestingServer) -> None:
+def test_async_deliver_works_on_the_callers_event_loop(wpt: WebPushTestingServer) -> None:
     vapid = credential()
-    subscription = server.subscribe(vapid.public_key)
+    subscription = wpt.subscribe(vapid.public_key)
 
     async def send() -> list[PushResult]:
         async with DeliveryEngine() as engine:
@@ -122,4 +112,4 @@ def test_async_deliver_works_on_the_callers_event_loop(server: WebPushTestingSer
 
     [result] = asyncio.run(send())
     assert result.outcome == "WP_201"
-    assert server.notifications(subscription["clientHash"]) == ["from a running loop"]
+    assert wpt.notifications(subscription["clientHash"]) == ["from a running loop"]

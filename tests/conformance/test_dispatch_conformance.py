@@ -24,21 +24,13 @@ from sentori_push.storage import tokens as token_store
 from sentori_push.vapid import VapidKeyPair, generate_keypair
 from tests.conftest import Api
 from tests.support.dispatch_world import allow_origins, receive_all, store_vapid
-from tests.support.webpush_testing import WebPushTestingServer, node_path
+from tests.support.webpush_testing import WebPushTestingServer
 
 pytestmark = pytest.mark.conformance
 
 LARGEST_PLAINTEXT = 3993  # 4096 − 86-byte aes128gcm header − 16-byte tag − 1 delimiter byte
 SAMPLE_TICKET_ID = "send_" + "0" * 32  # every ticket id has this length
 GREETING = "Grüße 👋 日本語"
-
-
-@pytest.fixture(scope="module")
-def wpt() -> Iterator[WebPushTestingServer]:
-    if node_path() is None:
-        pytest.skip("node is not installed: web-push-testing needs Node ≥ 20")
-    with WebPushTestingServer() as running:
-        yield running
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 from sentori_push.message import Notification
 from sentori_push.vapid import b64url_encode, generate_keypair
 from tests.support.push_sink import PushSink
-from tests.support.webpush_testing import WebPushTestingServer, node_path
+from tests.support.webpush_testing import WebPushTestingServer
 
 if TYPE_CHECKING:
     from tests.integration.conftest import DevStack
@@ -31,14 +31,6 @@ LATENCY_SENDS = 8
 # The template's MaximumBatchingWindowInSeconds is 1 and the dev stack's feeder honours it (as
 # Lambda does): a lone message waits about one second for company before the dispatch runs.
 # The figures are printed, not asserted: timing on a shared machine belongs in a benchmark.
-
-
-@pytest.fixture(scope="module")
-def wpt() -> Iterator[WebPushTestingServer]:
-    if node_path() is None:
-        pytest.skip("node is not installed: web-push-testing needs Node ≥ 20")
-    with WebPushTestingServer() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
