@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from sentori_push import delivery
 from sentori_push.delivery import DeliveryEngine, PushRequest, PushResult, VapidCredential, topic_header
+from sentori_push.endpoint_guard import EndpointPolicy
 from sentori_push.errors import EndpointNotAllowed
 from sentori_push.vapid import b64url_encode, generate_keypair, load_private_key, load_public_point, public_point
 from tests.support.push_sink import REDIRECT_TARGET, PushSink
@@ -511,3 +512,44 @@ def test_engine_refuses_a_second_event_loop_instead_of_sharing_its_session(
             asyncio.run(engine.deliver([request(sink.url("/push/201"), vapid, device_keys)]))
     finally:
         engine.close()
+
+
+# --- DNS rebinding: the address a name resolves to is checked too --------------------------
+
+
+def test_a_name_that_resolves_to_loopback_is_refused_without_a_request(sink, vapid, device_keys):
+    """`localhost` stands in for an allow-listed name whose DNS answer is a private address."""
+    policy = EndpointPolicy.parse("*.push.services.mozilla.com")
+    endpoint = f"http://localhost:{sink.port}/push/201/rebound"
+    with DeliveryEngine(endpoint_check=lambda url: None, address_check=policy.address_refusal) as guarded:
+        result = send_one(guarded, endpoint, vapid, device_keys)
+    assert (result.disposition, result.outcome) == ("failed", "EndpointNotAllowed")
+    assert "loopback" in (result.error or "")
+    assert sink.hits("/push/201/rebound") == []
+
+
+def test_an_exact_origin_admits_its_host_whatever_it_resolves_to(sink, vapid, device_keys):
+    policy = EndpointPolicy.parse(f"http://localhost:{sink.port}")
+    endpoint = f"http://localhost:{sink.port}/push/201/listed"
+    with DeliveryEngine(endpoint_check=policy.check, address_check=policy.address_refusal) as guarded:
+        result = send_one(guarded, endpoint, vapid, device_keys)
+    assert (result.disposition, result.outcome) == ("sent", "WP_201")
+    assert len(sink.hits("/push/201/listed")) == 1
+
+
+@pytest.mark.parametrize(
+    ("address", "refused"),
+    [
+        ("10.1.2.3", True),
+        ("169.254.169.254", True),
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("::ffff:192.168.0.1", True),
+        ("fd00:ec2::254", True),
+        ("142.250.74.10", False),
+        ("2a00:1450:4001:80b::200a", False),
+    ],
+)
+def test_address_refusal_judges_the_resolved_address(address, refused):
+    policy = EndpointPolicy.parse("fcm.googleapis.com")
+    assert (policy.address_refusal("fcm.googleapis.com", 443, address) is not None) is refused

@@ -53,11 +53,13 @@ import asyncio
 import base64
 import datetime
 import email.utils
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -68,6 +70,7 @@ from types import TracebackType
 from typing import Literal, cast
 
 import aiohttp
+import aiohttp.abc
 import http_ece
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -174,6 +177,34 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return min(max(seconds, 0.0), RETRY_AFTER_CAP_S)
 
 
+class AddressRefused(OSError):
+    """DNS gave an address the endpoint policy does not allow (DNS rebinding)."""
+
+
+class _GuardedResolver(aiohttp.abc.AbstractResolver):
+    """Resolves like aiohttp, then refuses the whole answer if any address is refused.
+
+    IP-literal hosts never reach a resolver; `endpoint_check` has judged them.
+    """
+
+    def __init__(self, inner: aiohttp.abc.AbstractResolver, address_check: Callable[[str, int, str], str | None]):
+        self._inner = inner
+        self._address_check = address_check
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        answers = await self._inner.resolve(host, port, family)
+        for answer in answers:
+            refusal = self._address_check(host, port, answer["host"])
+            if refusal is not None:
+                raise AddressRefused(errno.EACCES, refusal)
+        return answers
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 class _Rejected(Exception):
     """A message that cannot be sent; carries its outcome."""
 
@@ -245,6 +276,7 @@ class DeliveryEngine:
         self,
         *,
         endpoint_check: Callable[[str], None] | None = None,
+        address_check: Callable[[str, int, str], str | None] | None = None,
         connect_timeout: float = 3.0,
         total_timeout: float = 10.0,
         max_in_flight: int = 256,
@@ -253,6 +285,7 @@ class DeliveryEngine:
         if max_in_flight < 1 or max_per_origin < 1:
             raise ValueError("max_in_flight and max_per_origin must be at least 1")
         self._endpoint_check = endpoint_check
+        self._address_check = address_check
         self._timeout = aiohttp.ClientTimeout(
             total=total_timeout, connect=connect_timeout, sock_connect=connect_timeout
         )
@@ -338,7 +371,9 @@ class DeliveryEngine:
         if self._session is not None and self._session_loop is not loop:
             raise RuntimeError("this DeliveryEngine is bound to another event loop; use one engine per loop")
         if self._session is None:
+            resolver = aiohttp.ThreadedResolver()
             connector = aiohttp.TCPConnector(
+                resolver=_GuardedResolver(resolver, self._address_check) if self._address_check else resolver,
                 limit=self._max_in_flight,
                 limit_per_host=self._max_per_origin,
                 keepalive_timeout=KEEPALIVE_S,
@@ -452,6 +487,9 @@ class DeliveryEngine:
         except aiohttp.InvalidURL:
             return PushResult(request.key, "failed", "EndpointNotAllowed", None, None, False, "the endpoint is invalid")
         except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, AddressRefused):
+                refused = _short(exc.os_error.strerror or "address refused", request.endpoint)
+                return PushResult(request.key, "failed", "EndpointNotAllowed", None, None, False, refused)
             reason = exc.os_error.strerror or type(exc).__name__
             return PushResult(request.key, "retry", "NetworkError", None, None, False, f"cannot connect: {reason}")
         except (aiohttp.ClientError, OSError) as exc:

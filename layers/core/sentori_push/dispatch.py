@@ -65,7 +65,7 @@ def engine() -> DeliveryEngine:
     global _engine
     if _engine is None:
         policy = EndpointPolicy.parse(settings().endpoint_allowlist)
-        _engine = DeliveryEngine(endpoint_check=policy.check)
+        _engine = DeliveryEngine(endpoint_check=policy.check, address_check=policy.address_refusal)
     return _engine
 
 

@@ -284,5 +284,22 @@ class EndpointPolicy:
             return False
         return True
 
+    def address_refusal(self, host: str, port: int, address: str) -> str | None:
+        """Why `host` may not be reached at the address DNS gave for it, or None when it may.
+
+        `check` sees names only; this closes DNS rebinding: an allow-listed name that
+        resolves to a private, loopback or metadata address is refused unless an
+        exact origin names that host and port.
+        """
+        name = host.lower().rstrip(".")
+        if any(o.host.name == name and o.port == port for o in self.origins):
+            return None
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return f"{name} resolved to something that is not an IP address"
+        refusal = _ip_refusal(ip)
+        return f"host {name} resolves to {refusal}" if refusal else None
+
     def _host_matches(self, name: str) -> bool:
         return name in self.exact_hosts or name.endswith(self.wildcard_suffixes)
