@@ -194,6 +194,10 @@ def test_a_device_of_another_provider_ends_provider_not_supported(api, project, 
         ({"to": "topic:news", "sendAt": "tomorrow"}, "sendAt"),
         ({"to": "topic:news", "sendAt": "2030-01-01T10:00:00"}, "sendAt"),
         ({"to": "topic:news", "colour": "red"}, "colour"),
+        ({"to": "user:" + "u" * 129}, "linkHash"),
+        ({"to": {"linkHash": "u" * 129}}, "to"),
+        ({"to": "topic:" + "t" * 201}, "topic"),
+        ({"to": {"topic": "   "}}, "topic"),
     ],
 )
 def test_fields_of_the_wrong_shape_are_invalid_request_naming_the_field(api, project, body, field):

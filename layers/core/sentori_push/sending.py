@@ -99,11 +99,20 @@ def parse_send(raw: Any) -> SendRequest:
         ]
         if bad:
             raise InvalidRequest("`to` holds a malformed device handle", bad)
-    elif isinstance(request.to, str) and not _target_of(request.to):
-        raise InvalidRequest(
-            "`to` must be a device handle, user:<linkHash> or topic:<name>",
-            [{"field": "to", "problem": "unrecognised target"}],
-        )
+    elif isinstance(request.to, str):
+        target = _target_of(request.to)
+        if target is None:
+            raise InvalidRequest(
+                "`to` must be a device handle, user:<linkHash> or topic:<name>",
+                [{"field": "to", "problem": "unrecognised target"}],
+            )
+        kind, value = target
+        if kind == "link":
+            request.to = parse_model(LinkTarget, {"linkHash": value})
+        elif kind == "topic":
+            request.to = TopicTarget(topic=normalize_topic(value))
+    if isinstance(request.to, TopicTarget):
+        request.to = TopicTarget(topic=normalize_topic(request.to.topic))
     return request
 
 
@@ -139,21 +148,13 @@ def fingerprint(request: SendRequest) -> str:
 
 def _resolve(project_id: str, request: SendRequest) -> list[tuple[str, token_store.TokenRecord | None]]:
     """(handle, record or None) per recipient, in request order, duplicates dropped."""
-    to = request.to
-    if isinstance(to, str):
-        target = _target_of(to)
-        assert target is not None
-        kind, value = target
-        if kind == "handle":
-            to = [value]
-        else:
-            to = TopicTarget(topic=value) if kind == "topic" else LinkTarget(linkHash=value)
+    to = [request.to] if isinstance(request.to, str) else request.to  # a single handle, after parse_send
     if isinstance(to, list):
         handles = list(dict.fromkeys(to))
         records = token_store.get_many(project_id, handles)
         return [(h, records.get(h)) for h in handles]
     if isinstance(to, TopicTarget):
-        devices = token_store.active_for_topic(project_id, normalize_topic(to.topic), MAX_AUDIENCE + 1)
+        devices = token_store.active_for_topic(project_id, to.topic, MAX_AUDIENCE + 1)
     else:
         devices = token_store.active_for_link(project_id, to.linkHash, MAX_AUDIENCE + 1)
     if len(devices) > MAX_AUDIENCE:
