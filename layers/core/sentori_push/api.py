@@ -59,6 +59,10 @@ class Request:
             raise InvalidRequest(
                 "the body is not valid JSON", [{"field": "", "problem": str(exc).split(":")[0]}]
             ) from None
+        except RecursionError:
+            raise InvalidRequest(
+                "the body is nested too deeply", [{"field": "", "problem": "nested too deeply"}]
+            ) from None
 
     def model(self, model: type[Model]) -> Model:
         return parse_model(model, self.json())
