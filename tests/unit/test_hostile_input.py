@@ -48,3 +48,20 @@ def test_no_body_makes_a_route_answer_500(api, project, method, path):
         assert 400 <= result.status < 500, (body[:80], result.status, result.text[:300])
         error = json.loads(result.text)["error"]
         assert error["code"] and error["message"]
+
+
+@pytest.mark.parametrize("junk", ["%00", "..%2F..%2Fetc", "x" * 5000, "%F0%9F%91%8B", "ipt_" + "0" * 31 + "%0A"])
+def test_no_path_parameter_makes_a_route_answer_500(api, project, junk):
+    calls = [
+        ("DELETE", f"/v1/push/tokens/{junk}"),
+        ("POST", f"/v1/push/tokens/{junk}/topics"),
+        ("DELETE", f"/v1/push/tokens/{IPT}/topics/{junk}"),
+        ("GET", f"/v1/push/receipts/{junk}"),
+        ("DELETE", f"/admin/api/projects/{project.project_id}/push/credentials/{junk}"),
+        ("POST", f"/admin/api/projects/{project.project_id}/push/credentials/{junk}/verify"),
+        ("GET", f"/admin/api/projects/{junk}/push/credentials"),
+    ]
+    for method, path in calls:
+        result = api(method, path, key=project.admin_key, json_body={"topic": "news"})
+        assert result.status < 500, (method, path[:80], result.status, result.text[:200])
+        assert result.status == 204 or json.loads(result.text)["error"]["code"]
