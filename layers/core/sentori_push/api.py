@@ -2,7 +2,7 @@
 
 Each Lambda serves exactly one route, so there is no router: `endpoint()`
 wraps one function that takes a `Request` and returns a JSON-able value
-(200), a `Response`, or None (204). Authentication, the body limit, JSON
+(200) or None (204). Authentication, the body limit, JSON
 parsing and the error envelope happen here and nowhere else.
 """
 
@@ -12,7 +12,7 @@ import base64
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -33,13 +33,6 @@ _JSON_HEADERS = {"content-type": "application/json"}
 class Access(Enum):
     PUBLIC = "public"  # public or admin keys
     ADMIN = "admin"  # admin keys only
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,8 +93,6 @@ def error_response(error: SentoriError) -> dict[str, Any]:
 def _shape(result: Any) -> dict[str, Any]:
     if result is None:
         return {"statusCode": 204, "headers": {}}
-    if isinstance(result, Response):
-        return _json_response(result.status, result.body, result.headers)
     return _json_response(200, result)
 
 

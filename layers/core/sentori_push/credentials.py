@@ -14,18 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sentori_push import clock, vapid
-from sentori_push.errors import PROVIDERS as PROVIDERS
-from sentori_push.errors import InvalidCredential, InvalidProvider, InvalidRequest, NotFound
+from sentori_push.errors import InvalidCredential, InvalidRequest, NotFound
+from sentori_push.providers import WEBPUSH, check_provider
 from sentori_push.storage import credentials as store
 from sentori_push.storage import kms
-
-WEBPUSH = "webpush"
-
-
-def check_provider(provider: object) -> str:
-    if not isinstance(provider, str) or provider not in PROVIDERS:
-        raise InvalidProvider(provider)
-    return provider
 
 
 def _pick(section: dict[str, Any], where: str, *names: str) -> Any:

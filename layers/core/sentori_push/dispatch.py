@@ -34,6 +34,7 @@ from sentori_push.credentials import CredentialUnavailable, WebPushCredentialCac
 from sentori_push.delivery import DeliveryEngine, PushRequest, PushResult, VapidCredential, topic_header
 from sentori_push.endpoint_guard import EndpointPolicy
 from sentori_push.observability import logger, metrics
+from sentori_push.providers import WEBPUSH
 from sentori_push.settings import settings
 from sentori_push.storage import queue as dispatch_queue
 from sentori_push.storage import tickets as ticket_store
@@ -52,7 +53,6 @@ SWEEP_LIMIT_PER_SHARD = 5000
 # keeps `ttl: 0` messages deliverable on the fast path, where they go with TTL 0.
 EXPIRY_GRACE = 60.0
 WRITE_THREADS = 16
-WEBPUSH = "webpush"
 
 _credentials = WebPushCredentialCache()
 _counts: Counter[str] = Counter()
@@ -94,7 +94,6 @@ class Attempt:
 
 @dataclass
 class BatchReport:
-    delivered: int = 0
     errored_tickets: set[str] = field(default_factory=set)
 
 
@@ -202,7 +201,6 @@ def deliver_tickets(wanted: Sequence[tuple[str, bool]]) -> BatchReport:
     _parallel(settle, attempts)
     retries = [a for a in attempts if a.ticket.status == "queued" and a.ticket.id not in report.errored_tickets]
     _reschedule_retries(retries, report)
-    report.delivered = sum(1 for a in attempts if a.ticket.status == "sent")
     return report
 
 

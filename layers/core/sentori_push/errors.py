@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-PROVIDERS = ("apns", "fcm", "webpush", "hcm", "mipush")
+from sentori_push.providers import PROVIDERS
 
 
 class SentoriError(Exception):

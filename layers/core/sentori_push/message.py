@@ -15,7 +15,6 @@ from typing import Any
 
 MAX_ENCRYPTED_BYTES = 4096
 AES128GCM_OVERHEAD = 86 + 1 + 16
-URGENCY = {"normal": "normal", "high": "high"}
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class Notification:
 
     @property
     def urgency(self) -> str | None:
-        return URGENCY.get(self.priority) if self.priority else None
+        return self.priority  # the API's priorities are Urgency header values already
 
     def to_json(self) -> str:
         return json.dumps(

@@ -32,7 +32,6 @@ from pydantic.json_schema import models_json_schema
 from sentori_push import sending, tickets, tokens
 from sentori_push.api import Access
 from sentori_push.errors import (
-    PROVIDERS,
     AdminKeyRequired,
     AudienceTooLarge,
     BatchTooLarge,
@@ -51,6 +50,7 @@ from sentori_push.errors import (
     PayloadTooBig,
     SentoriError,
 )
+from sentori_push.providers import PROVIDERS
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"

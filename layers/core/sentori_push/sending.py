@@ -32,6 +32,7 @@ from sentori_push.errors import (
 )
 from sentori_push.message import MAX_ENCRYPTED_BYTES, Notification, encrypted_size
 from sentori_push.observability import logger
+from sentori_push.providers import WEBPUSH
 from sentori_push.storage import idempotency
 from sentori_push.storage import queue as dispatch_queue
 from sentori_push.storage import tickets as ticket_store
@@ -45,7 +46,6 @@ MAX_RECEIPT_IDS = 1000
 MAX_TTL = 2_419_200
 IDEMPOTENCY_WINDOW = 24 * 3600
 SQS_MAX_DELAY = dispatch_queue.MAX_DELAY_SECONDS
-WEBPUSH = "webpush"
 
 
 class SendOptions(BaseModel):

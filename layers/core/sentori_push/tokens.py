@@ -22,13 +22,13 @@ from typing import Any
 
 from sentori_push import clock
 from sentori_push.endpoint_guard import EndpointPolicy
-from sentori_push.errors import PROVIDERS, InvalidProvider, InvalidRequest, NotFound
+from sentori_push.errors import InvalidRequest, NotFound
+from sentori_push.providers import WEBPUSH, check_provider
 from sentori_push.settings import settings
 from sentori_push.storage import tokens as store
 from sentori_push.subscription import parse_subscription
 
 HANDLE_PATTERN = re.compile(r"^ipt_[0-9a-f]{32}$")
-WEBPUSH = "webpush"
 MAX_NATIVE_TOKEN_CHARS = 4096
 MAX_LINK_HASH_CHARS = 128
 MAX_METADATA_BYTES = 4096
@@ -62,12 +62,6 @@ def _policy(allowlist: str) -> EndpointPolicy:
     return EndpointPolicy.parse(allowlist)
 
 
-def _provider(value: object) -> str:
-    if not isinstance(value, str) or value not in PROVIDERS:
-        raise InvalidProvider(value)
-    return value
-
-
 def _link_hash(value: object) -> str | None:
     if value is None:
         return None
@@ -98,7 +92,7 @@ def _native_token(value: object) -> str:
 def _registration(project_id: str, body: Any) -> store.Registration:
     if not isinstance(body, dict):
         raise _invalid("", "the body must be a JSON object")
-    provider = _provider(body.get("provider"))
+    provider = check_provider(body.get("provider"))
     link_hash = _link_hash(body.get("linkHash"))
     metadata = _metadata(body.get("metadata"))
     if provider != WEBPUSH:

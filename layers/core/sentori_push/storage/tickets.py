@@ -105,10 +105,6 @@ def put_send(
     batch_put(table("tickets_table"), items)
 
 
-def put_tickets(tickets: Sequence[Ticket]) -> None:
-    batch_put(table("tickets_table"), [ticket_item(t) for t in tickets])
-
-
 def get_many(ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Raw items by id (tickets or messages)."""
     keys = [{"id": {"S": i}} for i in dict.fromkeys(ids)]
