@@ -20,6 +20,7 @@ from sentori_push.storage import queue as dispatch_queue
 from sentori_push.storage import tickets as ticket_store
 from sentori_push.storage import tokens as token_store
 from sentori_push.storage.aws import client, reset_clients
+from sentori_push.tickets import sweep_shard
 from sentori_push.vapid import b64url_encode, generate_keypair
 from tests.support.dispatch_world import allow_origins, drain, receive_all, store_vapid
 from tests.support.push_sink import REDIRECT_TARGET, PushSink
@@ -625,3 +626,14 @@ def test_a_retry_sqs_refuses_goes_to_the_sweep_index_in_the_same_write(api, proj
     assert int(item["dueAt"]["N"]) == int(item["nextAttemptAt"]["N"])
     monkeypatch.setattr(dispatch_queue, "enqueue", real)
     assert dispatch.sweep(int(item["dueAt"]["N"]) / 1000 + 1)["enqueued"] == 1
+
+
+def test_the_sweep_reads_all_sixteen_shards(api, project, stack, sink, sqs_outage):
+    devices = [register(api, project, sink.url(f"/push/201/shard{n}")) for n in range(40)]
+    tickets = send(api, project, devices)  # SQS down: every ticket enters the due index
+    shards = {sweep_shard(t["id"]) for t in tickets}
+    assert len(shards) >= 12  # 40 random ids cover most of the 16 shards
+    sqs_outage[0] = False
+    assert dispatch.sweep(time.time() + 1)["enqueued"] == 40
+    drain()
+    assert all(receipt(api, project, t["id"])["status"] == "sent" for t in tickets)

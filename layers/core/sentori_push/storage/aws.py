@@ -51,8 +51,8 @@ def error_code(exc: ClientError) -> str:
 
 
 @contextmanager
-def dynamodb_errors() -> Iterator[None]:
-    """Turn 'cannot reach or find the tables' into 503 dbNotConfigured."""
+def aws_errors() -> Iterator[None]:
+    """Turn "cannot reach AWS or find the tables" (DynamoDB, SQS, KMS) into 503 dbNotConfigured."""
     try:
         yield
     except ClientError as exc:
@@ -82,7 +82,7 @@ def batch_get(table_name: str, keys: Sequence[dict[str, Any]], **options: Any) -
     for start in range(0, len(keys), BATCH_GET_MAX):
         request: dict[str, Any] = {table_name: {"Keys": list(keys[start : start + BATCH_GET_MAX]), **options}}
         for attempt in range(_BATCH_ATTEMPTS):
-            with dynamodb_errors():
+            with aws_errors():
                 page = dynamodb.batch_get_item(RequestItems=request)
             yield from page.get("Responses", {}).get(table_name, [])
             request = page.get("UnprocessedKeys") or {}
@@ -101,7 +101,7 @@ def batch_put(table_name: str, items: Sequence[dict[str, Any]]) -> None:
             table_name: [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_MAX]]
         }
         for attempt in range(_BATCH_ATTEMPTS):
-            with dynamodb_errors():
+            with aws_errors():
                 answer = dynamodb.batch_write_item(RequestItems=pending)
             pending = answer.get("UnprocessedItems") or {}
             if not pending:

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sentori_push.storage.aws import client, dynamodb_errors, table
+from sentori_push.storage.aws import aws_errors, client, table
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def _from_item(item: dict[str, Any]) -> StoredCredential:
 
 
 def put(credential: StoredCredential) -> None:
-    with dynamodb_errors():
+    with aws_errors():
         client("dynamodb").put_item(
             TableName=table("credentials_table"),
             Item={
@@ -46,7 +46,7 @@ def put(credential: StoredCredential) -> None:
 
 
 def get(project_id: str, provider: str) -> StoredCredential | None:
-    with dynamodb_errors():
+    with aws_errors():
         item = (
             client("dynamodb")
             .get_item(
@@ -65,7 +65,7 @@ def list_for_project(project_id: str) -> list[StoredCredential]:
         "KeyConditionExpression": "projectId = :p",
         "ExpressionAttributeValues": {":p": {"S": project_id}},
     }
-    with dynamodb_errors():
+    with aws_errors():
         while True:
             page = client("dynamodb").query(**kwargs)
             found.extend(_from_item(item) for item in page.get("Items", []))
@@ -75,7 +75,7 @@ def list_for_project(project_id: str) -> list[StoredCredential]:
 
 
 def delete(project_id: str, provider: str) -> None:
-    with dynamodb_errors():
+    with aws_errors():
         client("dynamodb").delete_item(
             TableName=table("credentials_table"),
             Key={"projectId": {"S": project_id}, "provider": {"S": provider}},

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from sentori_push.storage.aws import client, dynamodb_errors, error_code, table
+from sentori_push.storage.aws import aws_errors, client, error_code, table
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def claim(project_id: str, key: str, record: IdempotencyRecord, now: float, wind
         "expiresAt": {"N": str(int(now + window))},
     }
     try:
-        with dynamodb_errors():
+        with aws_errors():
             client("dynamodb").put_item(
                 TableName=table("idempotency_table"),
                 Item=item,
@@ -50,7 +50,7 @@ def claim(project_id: str, key: str, record: IdempotencyRecord, now: float, wind
         response: dict[str, Any] = dict(exc.response)
         old: dict[str, Any] = response.get("Item") or {}
         if not old:
-            with dynamodb_errors():
+            with aws_errors():
                 old = (
                     client("dynamodb")
                     .get_item(
@@ -65,7 +65,7 @@ def claim(project_id: str, key: str, record: IdempotencyRecord, now: float, wind
 def release(project_id: str, key: str, fingerprint: str) -> None:
     """Drop a claim whose send failed before its tickets were written, so a retry starts afresh."""
     try:
-        with dynamodb_errors():
+        with aws_errors():
             client("dynamodb").delete_item(
                 TableName=table("idempotency_table"),
                 Key={"pk": _pk(project_id, key)},

@@ -6,7 +6,7 @@ from botocore.exceptions import ClientError
 
 from sentori_push.errors import DbNotConfigured
 from sentori_push.settings import settings
-from sentori_push.storage.aws import client, dynamodb_errors
+from sentori_push.storage.aws import aws_errors, client
 
 
 class DecryptFailed(Exception):
@@ -21,7 +21,7 @@ def encrypt(plaintext: bytes, *, project_id: str, provider: str) -> bytes:
     key_id = settings().kms_key_id
     if not key_id:
         raise DbNotConfigured("SENTORI_KMS_KEY_ID is not set")
-    with dynamodb_errors():
+    with aws_errors():
         answer = client("kms").encrypt(
             KeyId=key_id, Plaintext=plaintext, EncryptionContext=_context(project_id, provider)
         )
@@ -30,7 +30,7 @@ def encrypt(plaintext: bytes, *, project_id: str, provider: str) -> bytes:
 
 def decrypt(ciphertext: bytes, *, project_id: str, provider: str) -> bytes:
     try:
-        with dynamodb_errors():
+        with aws_errors():
             answer = client("kms").decrypt(CiphertextBlob=ciphertext, EncryptionContext=_context(project_id, provider))
     except ClientError as exc:
         raise DecryptFailed(str(exc.response.get("Error", {}).get("Code", "KMS error"))) from exc

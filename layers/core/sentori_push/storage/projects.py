@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from sentori_push.storage.aws import client, dynamodb_errors, error_code, table
+from sentori_push.storage.aws import aws_errors, client, error_code, table
 
 
 class AlreadyExists(Exception):
@@ -25,7 +25,7 @@ class KeyRecord:
 
 
 def get_key(digest: str) -> KeyRecord | None:
-    with dynamodb_errors():
+    with aws_errors():
         item = (
             client("dynamodb")
             .get_item(
@@ -60,7 +60,7 @@ def create_project(project_id: str, name: str, key_digests: dict[str, str], crea
         for item in items
     ]
     try:
-        with dynamodb_errors():
+        with aws_errors():
             client("dynamodb").transact_write_items(TransactItems=writes)
     except ClientError as exc:
         if error_code(exc) == "TransactionCanceledException":
@@ -70,7 +70,7 @@ def create_project(project_id: str, name: str, key_digests: dict[str, str], crea
 
 def revoke_key(digest: str) -> bool:
     try:
-        with dynamodb_errors():
+        with aws_errors():
             client("dynamodb").update_item(
                 TableName=table("projects_table"),
                 Key={"pk": {"S": f"key#{digest}"}},

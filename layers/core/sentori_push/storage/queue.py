@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sentori_push.errors import DbNotConfigured
 from sentori_push.settings import settings
-from sentori_push.storage.aws import client, dynamodb_errors
+from sentori_push.storage.aws import aws_errors, client
 
 IDS_PER_MESSAGE = 100
 MESSAGES_PER_CALL = 10
@@ -61,7 +61,7 @@ def enqueue(items: Sequence[DispatchBatch]) -> list[DispatchBatch]:
             {"Id": str(n), "MessageBody": b.body(), "DelaySeconds": min(max(b.delay_seconds, 0), MAX_DELAY_SECONDS)}
             for n, b in enumerate(chunk)
         ]
-        with dynamodb_errors():
+        with aws_errors():
             answer = sqs.send_message_batch(QueueUrl=url, Entries=entries)
         failed.extend(chunk[int(entry["Id"])] for entry in answer.get("Failed", []))
     return failed

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sentori_push.message import Notification
-from sentori_push.storage.aws import batch_get, batch_put, client, dynamodb_errors, error_code, table
+from sentori_push.storage.aws import aws_errors, batch_get, batch_put, client, error_code, table
 from sentori_push.tickets import Ticket, expires_at, sweep_shard
 
 DUE_INDEX = "DueIndex"
@@ -127,7 +127,7 @@ class StoredMessage:
 
 
 def get_message(message_id: str) -> StoredMessage | None:
-    with dynamodb_errors():
+    with aws_errors():
         item = (
             client("dynamodb")
             .get_item(
@@ -148,7 +148,7 @@ def mark_due(ticket_ids: Sequence[str], due_at: float) -> None:
     dynamodb = client("dynamodb")
     for ticket_id in ticket_ids:
         try:
-            with dynamodb_errors():
+            with aws_errors():
                 dynamodb.update_item(
                     TableName=table("tickets_table"),
                     Key={"id": {"S": ticket_id}},
@@ -172,7 +172,7 @@ def mark_due(ticket_ids: Sequence[str], due_at: float) -> None:
 def _conditional(ticket_id: str, **kwargs: Any) -> dict[str, Any] | None:
     """One conditional UpdateItem; None when the condition does not hold."""
     try:
-        with dynamodb_errors():
+        with aws_errors():
             answer = client("dynamodb").update_item(
                 TableName=table("tickets_table"), Key={"id": {"S": ticket_id}}, **kwargs
             )
@@ -285,7 +285,7 @@ def due_ticket_ids(shard: str, now: float, limit: int) -> list[str]:
         "ExpressionAttributeValues": {":s": {"S": shard}, ":now": _ms(now)},
     }
     while len(ids) < limit:
-        with dynamodb_errors():
+        with aws_errors():
             page = client("dynamodb").query(**kwargs)
         ids.extend(item["id"]["S"] for item in page.get("Items", []))
         if "LastEvaluatedKey" not in page:

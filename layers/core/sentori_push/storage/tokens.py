@@ -44,7 +44,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sentori_push import clock
-from sentori_push.storage.aws import BATCH_GET_MAX, batch_get, client, dynamodb_errors, error_code, table
+from sentori_push.storage.aws import BATCH_GET_MAX, aws_errors, batch_get, client, error_code, table
 
 REVOKE_AFTER = 3  # consecutive permanent failures
 LINK_INDEX = "ByLink"
@@ -143,7 +143,7 @@ def _names(*expressions: str) -> dict[str, str]:
 def _conditional_update(project_id: str, ipt: str, update: str, condition: str, values: dict[str, Any]) -> bool:
     """One conditional UpdateItem on a token item; False when the condition does not hold."""
     try:
-        with dynamodb_errors():
+        with aws_errors():
             client("dynamodb").update_item(
                 TableName=table("tokens_table"),
                 Key=token_key(project_id, ipt),
@@ -164,7 +164,7 @@ def _conditional_update(project_id: str, ipt: str, update: str, condition: str, 
 
 def claim_handle(project_id: str, provider: str, endpoint: str, candidate: str) -> str:
     """The handle of (project, provider, endpoint): the existing one, else `candidate`. One UpdateItem."""
-    with dynamodb_errors():
+    with aws_errors():
         result = client("dynamodb").update_item(
             TableName=table("tokens_table"),
             Key=lookup_key(project_id, provider, endpoint),
@@ -205,7 +205,7 @@ def upsert_token(ipt: str, registration: Registration, now: str) -> Registered:
     values[":now"] = {"S": now}
     expression = "SET " + ", ".join(f"#{name} = :{name}" for name in sets)
     expression += ", #createdAt = if_not_exists(#createdAt, :now) REMOVE " + ", ".join(f"#{n}" for n in removes)
-    with dynamodb_errors():
+    with aws_errors():
         result = client("dynamodb").update_item(
             TableName=table("tokens_table"),
             Key=token_key(r.project_id, ipt),
@@ -352,7 +352,7 @@ def _query(kwargs: dict[str, Any], limit: int) -> Iterator[dict[str, Any]]:
     since revoked devices may have to be skipped."""
     kwargs = {**kwargs, "Limit": min(max(limit, BATCH_GET_MAX), 1000)}
     while True:
-        with dynamodb_errors():
+        with aws_errors():
             page = client("dynamodb").query(**kwargs)
         yield from page.get("Items", [])
         if "LastEvaluatedKey" not in page:
@@ -381,7 +381,7 @@ def _active_token_check(project_id: str, ipt: str) -> dict[str, Any]:
 
 def _transact(items: list[dict[str, Any]]) -> None:
     try:
-        with dynamodb_errors():
+        with aws_errors():
             client("dynamodb").transact_write_items(TransactItems=items)
     except ClientError as exc:
         if error_code(exc) != "TransactionCanceledException":
